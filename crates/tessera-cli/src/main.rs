@@ -3,6 +3,14 @@
 //! | command | what it does |
 //! |---|---|
 //! | `tessera keygen --out FILE` | writes a new key set (Ed25519 by default) |
+//! | `tessera api` | runs the API server |
+//! | `tessera web` | runs the web server |
+//! | `tessera demo` | runs both on embedded defaults, with a demo user |
+
+mod api;
+mod config;
+mod demo;
+mod web;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -34,6 +42,48 @@ enum Command {
         #[arg(long, default_value = "EdDSA")]
         alg: KeyAlgorithm,
     },
+    /// Run the API server: accounts, auth routes, devices, JWKS and the notes resource.
+    Api(Box<api::ApiArgs>),
+    /// Run the web server: token relay, server-rendered pages, silent refresh, its own CSRF.
+    Web(Box<web::WebArgs>),
+    /// Run the API (http://localhost:4000) and the web server (http://localhost:3000) on embedded defaults.
+    Demo(demo::DemoArgs),
+}
+
+/// `--log-format`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    PartialEq,
+    Eq,
+)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the tracing subscriber. `RUST_LOG` overrides the default level.
+pub(crate) fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 fn main() -> ExitCode {
@@ -50,7 +100,16 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Keygen { out, alg } => keygen(&out, alg),
+        Command::Api(args) => runtime()?.block_on(api::run(*args)),
+        Command::Web(args) => runtime()?.block_on(web::run(*args)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(args)),
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn keygen(out: &std::path::Path, alg: KeyAlgorithm) -> anyhow::Result<()> {
@@ -65,6 +124,27 @@ fn keygen(out: &std::path::Path, alg: KeyAlgorithm) -> anyhow::Result<()> {
         out.display()
     );
     Ok(())
+}
+
+/// Reads a secret file, or creates it (mode 0600, parent folders too) with `make`'s value.
+pub(crate) fn read_or_create_secret(
+    path: &std::path::Path,
+    make: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let value = make()?;
+            write_private_file(path, value.as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(value)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
+    }
 }
 
 /// Creates `path` readable by its owner only; refuses to overwrite.

@@ -21,7 +21,9 @@ use crate::ids::{SessionId, UserId};
 use crate::keys::KeySet;
 use crate::refresh::{RefreshToken, RelayCode};
 use crate::secret::SecretString;
-use crate::store::{ClientInfo, RotateOutcome, RotateRequest, SessionRecord, SessionStore};
+use crate::store::{
+    ClientInfo, Presented, RotateOutcome, RotateRequest, SessionRecord, SessionStore,
+};
 use crate::token::{AccessClaims, AccessTokenConfig, AccessTokens, IssuedAccess, Payload};
 
 /// Session settings.
@@ -409,6 +411,38 @@ impl Sessions {
             )?,
             csrf: session.csrf.mask()?,
         })
+    }
+
+    /// The live session with this id, if any.
+    pub async fn session(&self, id: &SessionId) -> Result<Option<SessionRecord>, Error> {
+        Ok(self.inner.store.get(id, self.now()).await?)
+    }
+
+    /// The live session that `refresh` is the current token of (or the immediate predecessor
+    /// of, inside the grace window), without rotating anything. Used to authenticate a logout
+    /// once the access token has expired.
+    pub async fn session_for_refresh(&self, refresh: &str) -> Result<SessionRecord, Error> {
+        let now = self.now();
+        let token = RefreshToken::parse(refresh).ok_or(Error::InvalidRefreshToken)?;
+        let record = self
+            .inner
+            .store
+            .get(token.session_id(), now)
+            .await?
+            .ok_or(Error::InvalidRefreshToken)?;
+        let req = RotateRequest {
+            session_id: token.session_id().clone(),
+            presented: token.hash(),
+            successor: token
+                .successor(self.inner.tokens.keys().rotation_key())
+                .hash(),
+            grace: self.inner.config.refresh_grace,
+            idle_expires_at: None,
+        };
+        match record.classify(&req, now) {
+            Presented::Current | Presented::InGrace => Ok(record),
+            Presented::Reused | Presented::Unknown => Err(Error::InvalidRefreshToken),
+        }
     }
 
     /// Ends one session. Returns whether it existed.

@@ -386,8 +386,10 @@ fn header_alg_is_unknown(token: &str) -> bool {
     };
     serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
-        .and_then(|v| v.get("alg").and_then(|a| a.as_str()).map(str::to_owned))
-        .is_some()
+        .and_then(|mut v| v.get_mut("alg").map(serde_json::Value::take))
+        .is_some_and(|alg| {
+            alg.is_string() && serde_json::from_value::<jsonwebtoken::Algorithm>(alg).is_err()
+        })
 }
 
 #[cfg(test)]
