@@ -27,6 +27,7 @@ use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use crate::accounts::RepoAccounts;
 use crate::password::PasswordHasher;
 use crate::repo::Repository;
+use crate::repo::postgres::PgRepository;
 use crate::repo::sqlite::SqliteRepository;
 use crate::telemetry::{self, MetricsSink};
 
@@ -35,7 +36,7 @@ use crate::telemetry::{self, MetricsSink};
 pub struct ApiConfig {
     /// Where to listen.
     pub listen: SocketAddr,
-    /// Users and notes: `sqlite://…`.
+    /// Users and notes: `sqlite://…` or `postgres://…`.
     pub database_url: String,
     /// Sessions: `memory` or `sqlite://…`.
     pub session_store: String,
@@ -169,8 +170,14 @@ pub async fn open_repository(url: &str) -> Result<Arc<dyn Repository>, BuildErro
                 .await
                 .map_err(|e| err(e.to_string()))?,
         ))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(
+            PgRepository::connect(url)
+                .await
+                .map_err(|e| err(e.to_string()))?,
+        ))
     } else {
-        Err(err("expected `sqlite://PATH`".into()))
+        Err(err("expected `sqlite://PATH` or `postgres://…`".into()))
     }
 }
 
@@ -253,6 +260,7 @@ impl Api {
         let router = app
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+            .layer(middleware::from_fn(guard::limit_body))
             .layer(middleware::from_fn(guard::json_only))
             .layer(middleware::from_fn(guard::no_store))
             .layer(guard::cors(&config.allowed_origins)?)
