@@ -248,7 +248,8 @@ impl Api {
                 "/metrics",
                 get(move || std::future::ready(metrics.render())),
             )
-            .fallback(|| async { tessera_axum::AuthError::NotFound });
+            .fallback(|| async { tessera_axum::AuthError::NotFound })
+            .method_not_allowed_fallback(|| async { tessera_axum::AuthError::MethodNotAllowed });
 
         let sensitive: Arc<[HeaderName]> = Arc::new([
             header::AUTHORIZATION,
@@ -261,6 +262,7 @@ impl Api {
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
             .layer(middleware::from_fn(guard::limit_body))
+            .layer(middleware::from_fn(guard::store_budget))
             .layer(middleware::from_fn(guard::json_only))
             .layer(middleware::from_fn(guard::no_store))
             .layer(guard::cors(&config.allowed_origins)?)

@@ -151,6 +151,16 @@ where
     type Rejection = AuthError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, crate::guard::MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(_) => return Err(AuthError::PayloadTooLarge),
+        };
+        // Request bodies are JSON objects; serde would also map an array onto a struct.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(AuthError::Invalid("the body must be a JSON object".into()));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(AuthError::UnsupportedMediaType),

@@ -27,6 +27,27 @@ pub async fn limit_headers(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Refuses requests whose `Content-Length` is over [`MAX_BODY_BYTES`] with a 413 problem,
+/// before any of the body is read. (`tower_http`'s `RequestBodyLimitLayer` answers that case
+/// with a `text/plain` body of its own; it still bounds bodies without a length, whose
+/// overflow the [`JsonBody`](crate::JsonBody) extractor reports as the same problem.)
+pub async fn limit_body(req: Request, next: Next) -> Response {
+    let too_long = req
+        .headers()
+        .get_all(header::CONTENT_LENGTH)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        });
+    if too_long {
+        return AuthError::PayloadTooLarge.into_response();
+    }
+    next.run(req).await
+}
+
 /// Refuses unsafe requests that carry a body (or a content type) other than
 /// `application/json` with 415. This also closes "simple request" CSRF: a cross-site form or
 /// `text/plain` fetch cannot produce `application/json` without a CORS preflight. Bodiless
@@ -153,4 +174,14 @@ pub fn cors(origins: &[String]) -> Result<CorsLayer, CorsError> {
 pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     tracing::error!("a request handler panicked");
     AuthError::Internal.into_response()
+}
+
+/// How much time one request may spend waiting on stores before it fails with 503.
+pub const STORE_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Gives each request one [`STORE_BUDGET`] shared by all its store calls (see
+/// [`tessera_core::deadline`]): when a store is down or hung, the request fails within a
+/// second, not after a timeout per call.
+pub async fn store_budget(req: Request, next: Next) -> Response {
+    tessera_core::deadline::with_budget(STORE_BUDGET, next.run(req)).await
 }

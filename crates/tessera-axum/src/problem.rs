@@ -45,6 +45,9 @@ pub enum AuthError {
     /// No such resource (or it belongs to someone else).
     #[error("not found")]
     NotFound,
+    /// The resource does not allow this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// The resource already exists.
     #[error("conflict")]
     Conflict,
@@ -85,6 +88,7 @@ impl AuthError {
             Self::Csrf => (403, "csrf", "CSRF token missing or invalid"),
             Self::Origin => (403, "origin", "Origin not allowed"),
             Self::NotFound => (404, "not-found", "Not found"),
+            Self::MethodNotAllowed => (405, "method-not-allowed", "Method not allowed"),
             Self::Conflict => (409, "conflict", "Already exists"),
             Self::Invalid(_) => (400, "invalid", "Invalid request"),
             Self::MalformedJson => (400, "malformed-json", "Malformed JSON"),
@@ -123,6 +127,7 @@ fn problem_type(slug: &str) -> &'static str {
         "csrf" => "urn:tessera:problem:csrf",
         "origin" => "urn:tessera:problem:origin",
         "not-found" => "urn:tessera:problem:not-found",
+        "method-not-allowed" => "urn:tessera:problem:method-not-allowed",
         "conflict" => "urn:tessera:problem:conflict",
         "invalid" => "urn:tessera:problem:invalid",
         "malformed-json" => "urn:tessera:problem:malformed-json",

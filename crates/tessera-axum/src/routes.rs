@@ -186,6 +186,7 @@ pub fn router(state: AuthState) -> Router {
         .route("/auth/me", get(me))
         .route("/auth/sessions", get(list_sessions))
         .route("/auth/sessions/{id}", delete(revoke_session))
+        .method_not_allowed_fallback(|| async { AuthError::MethodNotAllowed })
         .with_state(state)
 }
 
@@ -416,17 +417,15 @@ struct RelayRequest {
 async fn relay(
     State(state): State<AuthState>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<RelayRequest>,
+    body: Result<JsonBody<RelayRequest>, AuthError>,
 ) -> Result<Response, AuthError> {
-    let expected = state
-        .config
-        .relay_secret
-        .as_ref()
-        .ok_or(AuthError::NotFound)?;
+    // Authenticate the caller before reading anything it sent.
+    let expected = state.config.relay_secret.as_ref().ok_or(AuthError::NotFound)?;
     let presented = bearer_token(&headers)?.ok_or(AuthError::Unauthorized)?;
     if !constant_time_eq(presented.as_bytes(), expected.expose().as_bytes()) {
         return Err(AuthError::Unauthorized);
     }
+    let JsonBody(body) = body?;
     let grant = state.ctx.sessions.redeem_relay_code(&body.code).await?;
     Ok(Json(json!({
         "access": grant.access.token.expose(),

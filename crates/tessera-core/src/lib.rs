@@ -21,6 +21,7 @@
 
 pub mod clock;
 pub mod csrf;
+pub mod deadline;
 pub mod error;
 pub mod events;
 pub mod ids;
