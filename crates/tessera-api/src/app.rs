@@ -84,7 +84,9 @@ impl ApiConfig {
             refresh_grace: Duration::from_secs(10),
             throttle: Throttle::default(),
             tls: None,
-            password_concurrency: std::thread::available_parallelism().map_or(2, usize::from),
+            // Half the cores at most: a login storm must leave room for every other request.
+            password_concurrency: std::thread::available_parallelism()
+                .map_or(1, |n| (usize::from(n) / 2).max(1)),
         }
     }
 }
