@@ -40,19 +40,17 @@
 //! # }
 //! ```
 
-use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, SqlSafeStr};
 use tessera_core::clock::Timestamp;
 use tessera_core::csrf::CsrfSecret;
 use tessera_core::ids::{SessionId, UserId};
@@ -66,7 +64,7 @@ use tessera_core::token::Payload;
 /// The table in which this store records its applied migrations. It is not sqlx's default
 /// `_sqlx_migrations`, so that an application keeping its own sqlx migrations in the same
 /// file never sees ours as unknown versions (and vice versa).
-pub const MIGRATIONS_TABLE: &str = "_tessera_migrations";
+pub const MIGRATIONS_TABLE: &str = "_tessera_store_migrations";
 
 /// How long a statement waits for another process's lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -82,17 +80,6 @@ pub const SWEEP_EVERY: u64 = 64;
 
 /// The most expired rows one sweep deletes from each table.
 pub const SWEEP_LIMIT: i64 = 100;
-
-/// The embedded migrations, in order: (version, description, SQL). The SQL is compiled into
-/// the binary, so a deployment needs no migration files. Listed by hand rather than with
-/// `sqlx::migrate!`: that macro needs sqlx's `macros` feature, which builds a second, host copy
-/// of sqlx with SQLite and aws-lc for the proc macro, minutes of build time on this workspace.
-/// The result is the same `Migrator` with the same checksums.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "tessera sessions",
-    include_str!("../migrations/0001_tessera_sessions.sql"),
-)];
 
 /// The session columns, in the order [`decode_session`] reads them.
 macro_rules! session_columns {
@@ -237,19 +224,8 @@ impl SqliteStore {
     /// Applies the embedded migrations that have not run yet. Idempotent; also checks that
     /// the migrations already applied are the ones compiled in.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrations = MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect();
-        let mut migrator = Migrator::with_migrations(migrations);
+        // Embedded at compile time: a deployment needs no migration files.
+        let mut migrator = sqlx::migrate!("./migrations");
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
         migrator
             .run(&self.write)
