@@ -420,7 +420,11 @@ async fn relay(
     body: Result<JsonBody<RelayRequest>, AuthError>,
 ) -> Result<Response, AuthError> {
     // Authenticate the caller before reading anything it sent.
-    let expected = state.config.relay_secret.as_ref().ok_or(AuthError::NotFound)?;
+    let expected = state
+        .config
+        .relay_secret
+        .as_ref()
+        .ok_or(AuthError::NotFound)?;
     let presented = bearer_token(&headers)?.ok_or(AuthError::Unauthorized)?;
     if !constant_time_eq(presented.as_bytes(), expected.expose().as_bytes()) {
         return Err(AuthError::Unauthorized);
@@ -458,7 +462,21 @@ async fn logout(
                 .cookies
                 .read_refresh(&headers)
                 .ok_or(AuthError::Unauthorized)?;
-            let session = sessions.session_for_refresh(token).await?;
+            let session = match sessions.session_for_refresh(token).await {
+                Ok(session) => session,
+                Err(e) => {
+                    let err = AuthError::from(e);
+                    let mut res = err.into_response();
+                    // The cookies this browser sent name no live session (it was already ended,
+                    // for example server to server by the web server's logout, or the token is
+                    // unknown): nothing is left to end, but the browser must not keep dead
+                    // cookies. Only cookies that were presented, and are dead, get cleared.
+                    if res.status() == StatusCode::UNAUTHORIZED {
+                        clear_session_cookies(&state, res.headers_mut());
+                    }
+                    return Ok(res);
+                }
+            };
             if !csrf_matches(&headers, &session) {
                 return Err(AuthError::Csrf);
             }

@@ -171,19 +171,23 @@ pub(crate) async fn notes(
         refresh_margin: l.refresh_margin,
         form_token: l.form_token,
         form_token_value: token,
-        backend_csrf: session.backend_csrf().to_owned(),
+        backend_csrf: session.backend_csrf(),
         notes,
     })
 }
 
+// A missing synchronizer token reads as empty, which never verifies: the request is refused
+// as CSRF (403), like a wrong token, not as an unreadable form (400).
 #[derive(Debug, Deserialize)]
 pub(crate) struct NoteForm {
+    #[serde(default)]
     csrf_token: String,
     body: String,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct TokenForm {
+    #[serde(default)]
     csrf_token: String,
 }
 
@@ -292,7 +296,7 @@ pub(crate) async fn sessions(
         refresh_margin: l.refresh_margin,
         form_token: l.form_token,
         form_token_value: token,
-        backend_csrf: session.backend_csrf().to_owned(),
+        backend_csrf: session.backend_csrf(),
         sessions,
     })
 }
@@ -310,7 +314,7 @@ struct LoggedOutPage {
 fn logged_out(state: &AppState, backend_csrf: &str) -> Result<Response, WebError> {
     let mut res = render(&LoggedOutPage {
         client_attrs: client_config_attributes(&state.web.config),
-        backend_csrf: backend_csrf.to_owned(),
+        backend_csrf: tessera_web::cookie::remask(backend_csrf),
     })?;
     res.headers_mut()
         .append(header::SET_COOKIE, cookie::clear());
@@ -336,7 +340,7 @@ pub(crate) async fn revoke_session(
         .send_json(Method::DELETE, &format!("/auth/sessions/{id}"), None)
         .await?;
     if current {
-        return logged_out(&state, session.backend_csrf());
+        return logged_out(&state, &session.backend_csrf());
     }
     Ok(Redirect::to("/sessions").into_response())
 }
@@ -351,7 +355,7 @@ pub(crate) async fn logout_all(
     session
         .send_json(Method::POST, "/auth/logout-all", None)
         .await?;
-    logged_out(&state, session.backend_csrf())
+    logged_out(&state, &session.backend_csrf())
 }
 
 /// `POST /logout` works with an expired access token too: the session cookie is read directly,

@@ -173,6 +173,12 @@ function withRefreshLock(fn) {
 export function refresh() {
   return withRefreshLock(async () => {
     const c = config();
+    // Another tab may have refreshed meanwhile; a backend that rotates its CSRF secret on
+    // refresh would then refuse this page's copy. Take the web server's current one.
+    try {
+      const current = await fetch('/session/csrf', { credentials: 'same-origin', cache: 'no-store' });
+      if (current.ok) setBackendCsrf(String((await current.json()).csrf || ''));
+    } catch { /* keep the page's token */ }
     const res = await fetch(c.api + c.refreshPath, {
       method: 'POST',
       credentials: 'include',

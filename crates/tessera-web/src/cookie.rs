@@ -91,6 +91,16 @@ impl SessionCookie {
     }
 }
 
+/// A fresh mask of the same secret as `masked`, so that the token differs on every response
+/// (a compression oracle then learns nothing from it). A value that is not a well-formed mask
+/// is returned unchanged: the backend decides what it accepts.
+pub fn remask(masked: &str) -> String {
+    tessera_core::csrf::unmask(masked)
+        .and_then(|raw| CsrfSecret::from_bytes(&raw))
+        .and_then(|secret| secret.mask().ok())
+        .map_or_else(|| masked.to_owned(), |m| m.as_str().to_owned())
+}
+
 /// The `Set-Cookie` value that removes the web session cookie.
 pub fn clear() -> HeaderValue {
     set_cookie(NAME, "", "/", Some(Duration::ZERO))

@@ -33,7 +33,7 @@ impl RefreshDocument {
     pub fn new(config: &WebConfig, backend_csrf: &str, next: &str) -> Self {
         Self {
             config_attributes: client_config_attributes(config),
-            backend_csrf: backend_csrf.to_owned(),
+            backend_csrf: crate::cookie::remask(backend_csrf),
             next: crate::guard::safe_next(next),
         }
     }

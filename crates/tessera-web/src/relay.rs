@@ -30,6 +30,7 @@ pub const RELAY_CODE_HEADER: &str = "x-relay-code";
 pub fn routes() -> Router<WebContext> {
     Router::new()
         .route("/session", post(relay))
+        .route("/session/csrf", axum::routing::get(current_csrf))
         .route(
             "/assets/tessera.js",
             axum::routing::get(crate::assets::script),
@@ -116,6 +117,36 @@ async fn relay(
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
+}
+
+/// `GET /session/csrf`: the backend CSRF token of the current web session, freshly masked.
+///
+/// tessera.js reads it under the cross-tab refresh lock before refreshing, because a backend
+/// that rotates its CSRF secret on refresh (jwt_sessions does) makes the token embedded in an
+/// older page stale as soon as another tab refreshes. Same-origin only; other origins cannot
+/// read it (no CORS), and the answer is never cached.
+async fn current_csrf(
+    State(ctx): State<WebContext>,
+    headers: HeaderMap,
+) -> Result<Response, WebError> {
+    check_same_origin_read(&headers)?;
+    let cookie = SessionCookie::read(&ctx.key, &headers).ok_or(WebError::Unauthorized)?;
+    let mut res =
+        axum::Json(json!({ "csrf": crate::cookie::remask(&cookie.backend_csrf) })).into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// A read that only the page's own script may make: refuse anything Fetch Metadata marks as
+/// coming from another site or as a navigation.
+fn check_same_origin_read(headers: &HeaderMap) -> Result<(), WebError> {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let mode = headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|s| s != "same-origin") || mode == Some("navigate") {
+        return Err(WebError::CrossSite);
+    }
+    Ok(())
 }
 
 /// Exchanges a relay code with the API (server to server, authenticated by the relay secret).

@@ -65,6 +65,8 @@ impl WebContext {
             .connect_timeout(Duration::from_secs(3))
             // The API is called directly; a redirect would lead to another host.
             .redirect(reqwest::redirect::Policy::none())
+            // Nor through a proxy named by the environment: Bearer tokens go to the API only.
+            .no_proxy()
             .pool_max_idle_per_host(256)
             .user_agent(concat!("tessera-web/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = extra_root_pem {
@@ -146,9 +148,9 @@ impl WebSession {
         })
     }
 
-    /// The backend's masked CSRF token, for `<input type="hidden" id="backend-csrf">`.
-    pub fn backend_csrf(&self) -> &str {
-        &self.cookie.backend_csrf
+    /// The backend's CSRF token, freshly masked, for `<input type="hidden" id="backend-csrf">`.
+    pub fn backend_csrf(&self) -> String {
+        crate::cookie::remask(&self.cookie.backend_csrf)
     }
 
     /// A fresh synchronizer token for this session's forms.
