@@ -123,6 +123,43 @@ struct NotesPage {
     notes: Vec<NoteItem>,
 }
 
+/// "Chrome on Linux" from a user agent; the full string stays available on the page.
+fn describe_device(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent else {
+        return "Unknown browser".to_owned();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    let os = [
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Android", "Android"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(needle, _)| ua.contains(needle))
+    .map(|(_, name)| *name);
+    match (browser, os) {
+        (Some(b), Some(o)) => format!("{b} on {o}"),
+        (Some(b), None) => b.to_owned(),
+        (None, Some(o)) => format!("A browser on {o}"),
+        (None, None) => ua.chars().take(60).collect(),
+    }
+}
+
 /// `2026-11-29T14:39:40Z` → `2026-11-29 14:39 UTC`.
 fn label(rfc3339: &str) -> String {
     match (rfc3339.get(..10), rfc3339.get(11..16)) {
@@ -233,6 +270,7 @@ pub(crate) async fn delete_note(
 
 struct SessionItem {
     id: String,
+    device: String,
     user_agent: String,
     ip: String,
     created_at: String,
@@ -268,6 +306,7 @@ pub(crate) async fn sessions(
                     let last_used_at = text(s, "last_used_at");
                     SessionItem {
                         id: text(s, "id"),
+                        device: describe_device(s.get("user_agent").and_then(Value::as_str)),
                         user_agent: s
                             .get("user_agent")
                             .and_then(Value::as_str)
@@ -397,4 +436,22 @@ pub(crate) async fn not_found() -> Response {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     *res.status_mut() = StatusCode::NOT_FOUND;
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe_device;
+
+    #[test]
+    fn devices_are_described_briefly() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        assert_eq!(describe_device(Some(chrome)), "Chrome on Linux");
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.5 Mobile/15E148 Safari/604.1";
+        assert_eq!(describe_device(Some(iphone)), "Safari on iPhone");
+        assert_eq!(describe_device(None), "Unknown browser");
+        assert_eq!(
+            describe_device(Some("tessera-web-tests")),
+            "tessera-web-tests"
+        );
+    }
 }
