@@ -39,6 +39,12 @@ impl From<Note> for NoteView {
     }
 }
 
+/// `{notes: [...]}`
+#[derive(Debug, Serialize)]
+struct NoteList {
+    notes: Vec<NoteView>,
+}
+
 /// `{body}`
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -75,7 +81,7 @@ async fn list(State(s): State<ApiState>, auth: Authenticated) -> Result<Response
         .await
         .map_err(repo_error)?;
     let notes: Vec<NoteView> = notes.into_iter().map(NoteView::from).collect();
-    Ok(Json(serde_json::json!({ "notes": notes })).into_response())
+    Ok(Json(NoteList { notes }).into_response())
 }
 
 async fn create(

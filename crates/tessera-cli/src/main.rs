@@ -6,9 +6,16 @@
 //! | `tessera api` | runs the API server |
 //! | `tessera web` | runs the web server |
 //! | `tessera demo` | runs both on embedded defaults, with a demo user |
+//! | `tessera conformance` | runs the attack suite against a deployment, over HTTP |
 
 mod api;
 mod config;
+
+/// mimalloc: the servers allocate many small, short-lived buffers per request, which glibc's
+/// allocator serves markedly slower under load (measured in docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+mod conformance;
 mod demo;
 mod web;
 
@@ -48,6 +55,8 @@ enum Command {
     Web(Box<web::WebArgs>),
     /// Run the API (http://localhost:4000) and the web server (http://localhost:3000) on embedded defaults.
     Demo(demo::DemoArgs),
+    /// Run the attack suite against a deployment (API and web server), over HTTP only; exits non-zero on any failure.
+    Conformance(Box<conformance::ConformanceArgs>),
 }
 
 /// `--log-format`.
@@ -103,6 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(args) => runtime()?.block_on(api::run(*args)),
         Command::Web(args) => runtime()?.block_on(web::run(*args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args)),
+        Command::Conformance(args) => runtime()?.block_on(conformance::run(*args)),
     }
 }
 

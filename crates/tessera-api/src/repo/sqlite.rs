@@ -52,9 +52,14 @@ impl SqliteRepository {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            SqlitePoolOptions::new()
+            SqlitePoolOptions::new().max_connections(8)
         };
-        let pool = pool_options.connect_with(options).await?;
+        // A local file needs no liveness ping before each query: that ping is a second round
+        // trip to the connection's worker thread on every request.
+        let pool = pool_options
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
         Self::from_pool(pool).await
     }
 
