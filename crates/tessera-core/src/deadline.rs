@@ -59,7 +59,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn one_budget_caps_all_the_calls_of_a_request() {
         // Without a budget, the per-call timeout applies.
-        assert!(matches!(bounded(Duration::from_millis(300), slow()).await, Err(StoreError::Timeout)));
+        assert!(matches!(
+            bounded(Duration::from_millis(300), slow()).await,
+            Err(StoreError::Timeout)
+        ));
         // With one, three calls share it: the third is refused at once.
         let start = Instant::now();
         let r = with_budget(Duration::from_millis(500), async {
@@ -69,7 +72,14 @@ mod tests {
             (a, b, c)
         })
         .await;
-        assert!(matches!(r, (Err(StoreError::Timeout), Err(StoreError::Timeout), Err(StoreError::Timeout))));
+        assert!(matches!(
+            r,
+            (
+                Err(StoreError::Timeout),
+                Err(StoreError::Timeout),
+                Err(StoreError::Timeout)
+            )
+        ));
         assert_eq!(start.elapsed(), Duration::from_millis(500));
     }
 

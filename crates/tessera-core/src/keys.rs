@@ -16,11 +16,13 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
+use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
+    Ed25519KeyPair, KeyPair as _, UnparsedPublicKey,
 };
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::b64;
@@ -102,7 +104,24 @@ pub struct Key {
     public: Option<Vec<u8>>,
     verify_until: Option<Timestamp>,
     pub(crate) encoding: EncodingKey,
-    pub(crate) decoding: DecodingKey,
+    pub(crate) verifier: Verifier,
+}
+
+/// The verifying half of a key, prepared once when the key is loaded (an HMAC key schedule,
+/// or the public key for its one algorithm), so that verification does no per-token set-up.
+pub(crate) enum Verifier {
+    Hmac(Box<hmac::Key>),
+    Public(UnparsedPublicKey<Vec<u8>>),
+}
+
+impl Verifier {
+    /// Whether `signature` is this key's signature of `message` (constant-time for HMAC).
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
+            Self::Public(key) => key.verify(message, signature).is_ok(),
+        }
+    }
 }
 
 impl Key {
@@ -140,16 +159,16 @@ impl Key {
             ));
         }
         let private = SecretBytes::new(private);
-        let (public, encoding, decoding) = match alg {
+        let (public, encoding, verifier) = match alg {
             KeyAlgorithm::EdDSA => {
                 let pair = Ed25519KeyPair::from_pkcs8(private.expose())
                     .map_err(|_| Error::Key(format!("key {kid}: invalid Ed25519 PKCS#8")))?;
                 let public = pair.public_key().as_ref().to_vec();
-                let decoding = DecodingKey::from_ed_der(&public);
+                let verifier = Verifier::Public(UnparsedPublicKey::new(&ED25519, public.clone()));
                 (
                     Some(public),
                     EncodingKey::from_ed_der(private.expose()),
-                    decoding,
+                    verifier,
                 )
             }
             KeyAlgorithm::ES256 => {
@@ -157,11 +176,14 @@ impl Key {
                     EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, private.expose())
                         .map_err(|_| Error::Key(format!("key {kid}: invalid P-256 PKCS#8")))?;
                 let public = pair.public_key().as_ref().to_vec();
-                let decoding = DecodingKey::from_ec_der(&public);
+                let verifier = Verifier::Public(UnparsedPublicKey::new(
+                    &ECDSA_P256_SHA256_FIXED,
+                    public.clone(),
+                ));
                 (
                     Some(public),
                     EncodingKey::from_ec_der(private.expose()),
-                    decoding,
+                    verifier,
                 )
             }
             KeyAlgorithm::HS256 | KeyAlgorithm::HS384 | KeyAlgorithm::HS512 => {
@@ -170,9 +192,13 @@ impl Key {
                 }
                 let enc = EncodingKey::from_secret(private.expose())
                     .map_err(|_| Error::Key(format!("key {kid}: invalid HMAC secret")))?;
-                let dec = DecodingKey::from_secret(private.expose())
-                    .map_err(|_| Error::Key(format!("key {kid}: invalid HMAC secret")))?;
-                (None, enc, dec)
+                let hmac_alg = match alg {
+                    KeyAlgorithm::HS384 => hmac::HMAC_SHA384,
+                    KeyAlgorithm::HS512 => hmac::HMAC_SHA512,
+                    _ => hmac::HMAC_SHA256,
+                };
+                let verifier = Verifier::Hmac(Box::new(hmac::Key::new(hmac_alg, private.expose())));
+                (None, enc, verifier)
             }
         };
         Ok(Self {
@@ -182,7 +208,7 @@ impl Key {
             public,
             verify_until,
             encoding,
-            decoding,
+            verifier,
         })
     }
 

@@ -228,6 +228,90 @@ async fn forged_control_token_is_accepted() {
     }
 }
 
+#[test]
+fn every_algorithm_accepts_independently_signed_tokens_and_only_its_own_alg() {
+    let now = Timestamp::from_secs(NOW_SECS);
+    let claims = json!({
+        "iss": "tessera", "aud": "tessera", "sub": "u", "jti": "j",
+        "sid": SessionId::generate().unwrap().as_str(), "iat": NOW_SECS, "exp": NOW_SECS + 900,
+    });
+    for alg in [
+        KeyAlgorithm::EdDSA,
+        KeyAlgorithm::ES256,
+        KeyAlgorithm::HS256,
+        KeyAlgorithm::HS384,
+        KeyAlgorithm::HS512,
+    ] {
+        let keys = KeySet::generate(alg).unwrap();
+        let file = keys.to_file();
+        let private = unb64(&file.keys[0].private);
+        let tokens =
+            tessera_core::token::AccessTokens::new(Arc::new(keys), AccessTokenConfig::default());
+        // Issued by the library.
+        let issued = tokens
+            .issue(
+                &UserId::new("u").unwrap(),
+                &SessionId::generate().unwrap(),
+                &Payload::default(),
+                now,
+            )
+            .unwrap();
+        assert!(tokens.verify(issued.token.expose(), now).is_ok(), "{alg}");
+        // Signed here, with aws-lc-rs directly.
+        let header = json!({ "alg": alg.as_str(), "typ": "at+jwt", "kid": file.active });
+        let input = format!(
+            "{}.{}",
+            b64(&serde_json::to_vec(&header).unwrap()),
+            b64(&serde_json::to_vec(&claims).unwrap())
+        );
+        let sig = match alg {
+            KeyAlgorithm::EdDSA => Ed25519KeyPair::from_pkcs8(&private)
+                .unwrap()
+                .sign(input.as_bytes())
+                .as_ref()
+                .to_vec(),
+            KeyAlgorithm::ES256 => {
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &private)
+                    .unwrap()
+                    .sign(&SystemRandom::new(), input.as_bytes())
+                    .unwrap()
+                    .as_ref()
+                    .to_vec()
+            }
+            hs => {
+                let h = match hs {
+                    KeyAlgorithm::HS384 => hmac::HMAC_SHA384,
+                    KeyAlgorithm::HS512 => hmac::HMAC_SHA512,
+                    _ => hmac::HMAC_SHA256,
+                };
+                hmac::sign(&hmac::Key::new(h, &private), input.as_bytes())
+                    .as_ref()
+                    .to_vec()
+            }
+        };
+        let token = format!("{input}.{}", b64(&sig));
+        assert!(
+            tokens.verify(&token, now).is_ok(),
+            "{alg}: independently signed token refused"
+        );
+        // The same token under every other algorithm name is refused.
+        for other in ["EdDSA", "ES256", "HS256", "HS384", "HS512"] {
+            if other == alg.as_str() {
+                continue;
+            }
+            let h = modify(header.clone(), |h| {
+                h.insert("alg".into(), other.into());
+            });
+            let token = forge(&h, &claims, Sig::Raw(&sig));
+            assert_eq!(
+                tokens.verify(&token, now).unwrap_err(),
+                TokenError::AlgorithmMismatch,
+                "{alg} key, {other} header"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn typ_is_compared_case_insensitively_and_accepts_the_media_type() {
     let f = Fixture::new(KeyAlgorithm::EdDSA).await;

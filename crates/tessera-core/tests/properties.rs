@@ -341,3 +341,66 @@ fn every_single_byte_change_of_one_token_fails() {
         }
     }
 }
+
+/// Every character a URL-safe base64 text could be changed to, plus separators and padding.
+const NEAR_MISSES: &str =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=. \u{0}é";
+
+/// The exhaustive form of the single-character properties for refresh tokens and relay codes:
+/// every position, every base64 character (this covers the trailing bits of each base64 part,
+/// where a lenient decoder would let two texts name one token).
+#[test]
+fn every_single_character_change_of_a_refresh_token_or_relay_code_fails() {
+    for _ in 0..8 {
+        let token = RefreshToken::generate(SessionId::generate().unwrap()).unwrap();
+        let text = token.to_secret_string();
+        let text = text.expose();
+        let code = RelayCode::generate().unwrap();
+        let code_text = code.to_secret_string();
+        let code_text = code_text.expose();
+        for c in NEAR_MISSES.chars() {
+            for i in 0..text.len() {
+                if text[i..].starts_with(c) {
+                    continue;
+                }
+                let changed = replace_char(text, i, c);
+                if let Some(t) = RefreshToken::parse(&changed) {
+                    assert!(
+                        t.session_id() != token.session_id() || t.hash() != token.hash(),
+                        "{changed} parsed as {text}"
+                    );
+                }
+            }
+            for i in 0..code_text.len() {
+                if code_text[i..].starts_with(c) {
+                    continue;
+                }
+                let changed = replace_char(code_text, i, c);
+                if let Some(t) = RelayCode::parse(&changed) {
+                    assert!(t.hash() != code.hash(), "{changed} parsed as {code_text}");
+                }
+            }
+        }
+    }
+}
+
+/// Session ids, likewise: a changed id is either refused or another id, never a second
+/// spelling of the same one.
+#[test]
+fn every_single_character_change_of_a_session_id_is_another_id_or_refused() {
+    for _ in 0..8 {
+        let id = SessionId::generate().unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(id.as_str()).unwrap();
+        for c in NEAR_MISSES.chars() {
+            for i in 0..id.as_str().len() {
+                if id.as_str()[i..].starts_with(c) {
+                    continue;
+                }
+                let changed = replace_char(id.as_str(), i, c);
+                if let Some(other) = SessionId::parse(&changed) {
+                    assert_ne!(URL_SAFE_NO_PAD.decode(other.as_str()).unwrap(), raw);
+                }
+            }
+        }
+    }
+}

@@ -584,6 +584,8 @@ async fn events_never_contain_token_text() {
         .unwrap();
     secrets.push(grant.access.token.expose().to_owned());
     let _ = e.sessions.refresh(t0.refresh.expose()).await; // reuse
+    let _ = e.sessions.refresh(t0.refresh.expose()).await; // unknown (session revoked)
+    let _ = e.sessions.refresh(t1.refresh.expose()).await; // unknown (session revoked)
     let b = e.login(&bob).await;
     keep(&b, &mut secrets);
     let b2 = e.login(&bob).await;
@@ -591,6 +593,8 @@ async fn events_never_contain_token_text() {
     e.sessions.revoke(&bob, &b2.session_id).await.unwrap();
     e.sessions.record_login_failure(Some(&bob), "bad password");
     e.sessions.logout(&b.session_id).await.unwrap();
+    let _ = e.sessions.refresh(b.refresh.expose()).await; // unknown (logged out)
+    let _ = e.sessions.authorize(b.access.token.expose()).await; // session gone
     e.sessions.logout_user(&alice).await.unwrap();
     e.sessions.logout_everything().await.unwrap();
 
