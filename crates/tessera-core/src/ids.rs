@@ -68,7 +68,7 @@ impl fmt::Debug for SessionId {
 
 /// A user id as the application knows it (the JWT `sub`). Tessera treats it as opaque text.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct UserId(Box<str>);
 
 impl UserId {
@@ -85,6 +85,19 @@ impl UserId {
     /// The textual form.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value).ok_or_else(|| "invalid user id".to_owned())
+    }
+}
+
+impl From<UserId> for String {
+    fn from(value: UserId) -> Self {
+        value.0.into()
     }
 }
 
@@ -120,5 +133,15 @@ mod tests {
         assert!(UserId::new("a".repeat(129)).is_none());
         assert!(UserId::new("bad\nid").is_none());
         assert_eq!(UserId::new("42").unwrap().as_str(), "42");
+    }
+
+    #[test]
+    fn deserializing_applies_the_same_limits() {
+        assert!(serde_json::from_str::<UserId>("\"\"").is_err());
+        assert!(serde_json::from_str::<UserId>("\"bad\\nid\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<UserId>("\"42\"").unwrap().as_str(),
+            "42"
+        );
     }
 }

@@ -228,7 +228,8 @@ impl SessionStore for MemoryStore {
         g.sessions.clear();
         g.by_user.clear();
         g.relay.clear();
-        g.buckets.clear();
+        // The expiry buckets stay: they also file throttling counters, and entries naming
+        // deleted sessions or codes are skipped when swept.
         Ok(n)
     }
 
@@ -305,5 +306,38 @@ impl SessionStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn counters_are_still_evicted_after_delete_all() {
+        let store = MemoryStore::new();
+        let t = Timestamp::from_secs(1_000);
+        store
+            .hit("login:ip:192.0.2.1", Duration::from_secs(60), t)
+            .await
+            .unwrap();
+        store.delete_all().await.unwrap();
+        // Any later call past the window sweeps the counter away.
+        let later = t.plus(Duration::from_secs(61));
+        assert!(
+            store
+                .hits("login:ip:192.0.2.1", later)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store
+            .get(&SessionId::generate().unwrap(), later)
+            .await
+            .unwrap();
+        assert!(
+            store.inner.lock().counters.is_empty(),
+            "the counter was leaked"
+        );
     }
 }
