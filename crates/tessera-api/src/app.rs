@@ -20,6 +20,7 @@ use tessera_core::events::{EventSink, FanOut, TracingSink};
 use tessera_core::secret::SecretString;
 use tessera_core::token::AccessTokenConfig;
 use tessera_core::{KeySet, MemoryStore, SessionStore, Sessions, SessionsConfig};
+use tessera_store_redis::RedisStore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
@@ -38,7 +39,8 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Users and notes: `sqlite://…` or `postgres://…`.
     pub database_url: String,
-    /// Sessions: `memory` or `sqlite://…`.
+    /// Sessions: `memory`, `sqlite://…`, `redis://…`, `rediss://…` or
+    /// `redis+cluster://host:port,…` (see [`open_session_store`]).
     pub session_store: String,
     /// The signing keys.
     pub keys: Arc<KeySet>,
@@ -142,10 +144,21 @@ pub struct Api {
     pub repo: Arc<dyn Repository>,
 }
 
-/// Opens a session store by URL: `memory` or `sqlite://…`.
+/// Opens a session store by URL:
+///
+/// - `memory`: in-process, for a single instance;
+/// - `sqlite://PATH`: a file, for a single instance that keeps sessions across restarts;
+/// - `redis://[user:password@]host[:port][/db]`, or `rediss://…` for TLS: one Redis (or
+///   Valkey) server shared by any number of instances;
+/// - `redis+cluster://[user:password@]host1:port1,host2:port2,…` (`rediss+cluster://` for
+///   TLS): a Redis Cluster, reached through any of the listed nodes (the others are
+///   discovered). The credentials apply to every node; there is no database number.
+///
+/// The Redis stores use [`tessera_store_redis`]'s defaults: key prefix `tessera:`, 500 ms per
+/// call, 5 s to connect.
 pub async fn open_session_store(url: &str) -> Result<Arc<dyn SessionStore>, BuildError> {
     let err = |reason: String| BuildError::SessionStore {
-        url: url.to_owned(),
+        url: redact_url(url),
         reason,
     };
     if url == "memory" {
@@ -155,15 +168,85 @@ pub async fn open_session_store(url: &str) -> Result<Arc<dyn SessionStore>, Buil
             .await
             .map_err(|e| err(e.to_string()))?;
         Ok(Arc::new(store))
+    } else if url.starts_with("redis+cluster:") || url.starts_with("rediss+cluster:") {
+        let nodes = cluster_node_urls(url).map_err(err)?;
+        let store = RedisStore::connect_cluster(&nodes)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        Ok(Arc::new(store))
+    } else if url.starts_with("redis:") || url.starts_with("rediss:") {
+        let store = RedisStore::connect(url)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        Ok(Arc::new(store))
     } else {
-        Err(err("expected `memory` or `sqlite://PATH`".into()))
+        Err(err(
+            "expected `memory`, `sqlite://PATH`, `redis://HOST:PORT`, `rediss://…` \
+             or `redis+cluster://HOST:PORT,HOST:PORT,…`"
+                .into(),
+        ))
     }
 }
 
-/// Opens the users-and-notes database by URL.
+/// The node URLs of a `redis+cluster://` (or `rediss+cluster://`) URL: one `redis://` (or
+/// `rediss://`) URL per listed node, each with the URL's credentials.
+fn cluster_node_urls(url: &str) -> Result<Vec<String>, String> {
+    let (scheme, rest) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        ("redis", rest)
+    } else if let Some(rest) = url.strip_prefix("rediss+cluster://") {
+        ("rediss", rest)
+    } else {
+        return Err("expected `redis+cluster://HOST:PORT,HOST:PORT,…`".into());
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    if !(tail.is_empty() || tail == "/") {
+        return Err(
+            "a cluster URL takes no path, database or query: `redis+cluster://HOST:PORT,…`".into(),
+        );
+    }
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (format!("{userinfo}@"), hosts),
+        None => (String::new(), authority),
+    };
+    let nodes: Vec<String> = hosts
+        .split(',')
+        .map(|host| format!("{scheme}://{userinfo}{}/", host.trim()))
+        .collect();
+    if hosts.split(',').any(|h| h.trim().is_empty()) {
+        return Err("a cluster URL needs at least one node, and no empty one".into());
+    }
+    Ok(nodes)
+}
+
+/// `url` with the password of its `user:password@` part, if any, replaced by `***`, for
+/// error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if user.len() < userinfo.len() {
+                ":***"
+            } else {
+                ""
+            };
+            format!("{scheme}://{user}{hidden}@{hosts}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Opens the users-and-notes database by URL: `sqlite://PATH` or `postgres://…` (also
+/// `postgresql://…`; TLS through `sslmode`). PostgreSQL calls fail fast when the database is
+/// down or hung (see [`crate::repo::postgres`]).
 pub async fn open_repository(url: &str) -> Result<Arc<dyn Repository>, BuildError> {
     let err = |reason: String| BuildError::Database {
-        url: url.to_owned(),
+        url: redact_url(url),
         reason,
     };
     if url.starts_with("sqlite:") {
@@ -321,4 +404,54 @@ async fn readyz(State(s): State<ApiState>) -> Response {
 
 async fn jwks(State(s): State<ApiState>) -> Response {
     axum::Json(s.auth.sessions.jwks()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn cluster_urls_name_every_node() {
+        assert_eq!(
+            cluster_node_urls("redis+cluster://10.0.0.1:7000,10.0.0.2:7001").unwrap(),
+            ["redis://10.0.0.1:7000/", "redis://10.0.0.2:7001/"]
+        );
+        assert_eq!(
+            cluster_node_urls("rediss+cluster://app:s3cr@t@a:6380, b:6380/").unwrap(),
+            ["rediss://app:s3cr@t@a:6380/", "rediss://app:s3cr@t@b:6380/"]
+        );
+        assert!(cluster_node_urls("redis+cluster://a:1,,b:2").is_err());
+        assert!(cluster_node_urls("redis+cluster://").is_err());
+        assert!(cluster_node_urls("redis+cluster://a:1/3").is_err());
+        assert!(cluster_node_urls("redis+cluster://a:1?db=2").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/app?sslmode=require"),
+            "postgres://app:***@db:5432/app?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("redis+cluster://:pw@a:1,b:2"),
+            "redis+cluster://:***@a:1,b:2"
+        );
+        assert_eq!(redact_url("redis://a:1/0"), "redis://a:1/0");
+        assert_eq!(redact_url("redis://user@a:1"), "redis://user@a:1");
+        assert_eq!(redact_url("memory"), "memory");
+    }
+
+    #[tokio::test]
+    async fn unknown_or_bad_session_store_urls_are_refused_without_their_password() {
+        for url in [
+            "mongodb://x",
+            "redis+cluster://u:secret@",
+            "redis://u:secret@[::1",
+        ] {
+            let e = open_session_store(url).await.err().unwrap().to_string();
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
 }

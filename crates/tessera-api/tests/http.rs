@@ -1,9 +1,11 @@
 //! HTTP integration tests against the real API server on loopback.
 //!
-//! Each test boots its own server (see [`testkit`]) with a manual clock, a fresh SQLite users
+//! Each test boots its own server (see [`testkit`]) with a manual clock, a fresh users
 //! database and a relay secret, and talks to it with a real HTTP client that handles cookies
-//! by hand. [`for_each_store!`] runs every test twice: once on the in-memory session store and
-//! once on the SQLite session store.
+//! by hand. [`for_each_store!`] runs every test three times: on the in-memory session store,
+//! on the SQLite session store (both with users and notes in SQLite), and on Redis sessions
+//! with users and notes in PostgreSQL (`source scripts/services` first; each test gets its own
+//! Redis key prefix and PostgreSQL schema).
 //!
 //! Not covered here:
 //! - response timing of unknown-email vs wrong-password logins. The API does not expose the
@@ -32,7 +34,8 @@ use testkit::{
     REFRESH_TTL, Resp, Store, TestServer, send,
 };
 
-/// Instantiates each listed `async fn(Store)` as a test on both session stores.
+/// Instantiates each listed `async fn(Store)` as a test on each combination of stores:
+/// memory sessions + SQLite users, SQLite + SQLite, and Redis sessions + PostgreSQL users.
 macro_rules! for_each_store {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -48,6 +51,14 @@ macro_rules! for_each_store {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(super::Store::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Store::PgRedis).await;
                 }
             )*
         }

@@ -1,12 +1,12 @@
 //! The [`Repository`] contract, run against every backend.
 //!
-//! SQLite cases always run, each on a fresh database file. PostgreSQL cases are compiled too
-//! but `#[ignore]`d, so a plain `cargo test` reports them as ignored instead of passing them
-//! silently. To run them:
+//! SQLite cases run on a fresh database file each. PostgreSQL cases run on the database named
+//! by `TESSERA_TEST_DATABASE_URL`, which `scripts/test` provides (`source scripts/services`
+//! starts a throwaway cluster and exports it); without it they fail, saying so, because a
+//! suite that passes by skipping proves nothing:
 //!
 //! ```sh
-//! TESSERA_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
-//!     cargo test -p tessera-api --test repo -- --include-ignored
+//! source scripts/services && cargo test -p tessera-api --test repo
 //! ```
 //!
 //! Each PostgreSQL case works in its own fresh schema and drops it afterwards.
@@ -448,10 +448,32 @@ mod pg_db {
         }
     }
 
+    /// Each connection has the fail-fast settings: a statement timeout, next to the schema
+    /// the test asked for.
+    #[tokio::test]
+    async fn connections_have_a_statement_timeout() {
+        let db = open().await;
+        let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(db.repo.pool())
+            .await
+            .unwrap();
+        assert_eq!(timeout, "2s");
+        let path: String = sqlx::query_scalar("SHOW search_path")
+            .fetch_one(db.repo.pool())
+            .await
+            .unwrap();
+        assert_eq!(path, db.schema);
+        db.finish().await;
+    }
+
     pub(crate) async fn open() -> TempPg {
-        // Ignored tests run only on request; without a database that is a failure, not a pass.
+        // Without a database this is a failure, not a pass.
         let url = std::env::var(URL_VAR).unwrap_or_else(|_| {
-            panic!("set {URL_VAR} (e.g. postgres://postgres@127.0.0.1:5432/test) to run the PostgreSQL cases")
+            panic!(
+                "{URL_VAR} is not set: the PostgreSQL cases need a database. \
+                 Run `source scripts/services` first (scripts/test does), or set it to \
+                 postgres://USER:PASSWORD@HOST:PORT/DB"
+            )
         });
         let admin = sqlx::PgPool::connect(&url).await.unwrap();
         let schema = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
@@ -472,11 +494,7 @@ mod pg_db {
 }
 
 all_cases!(sqlite, crate::sqlite_db::open, []);
-all_cases!(
-    postgres,
-    crate::pg_db::open,
-    [ignore = "needs PostgreSQL: set TESSERA_TEST_DATABASE_URL and pass --include-ignored"]
-);
+all_cases!(postgres, crate::pg_db::open, []);
 
 /// SQLite-specific behaviour: connection settings, migrations, persistence.
 mod sqlite_only {

@@ -27,11 +27,11 @@ pub(crate) struct ApiArgs {
     #[arg(long, env = "TESSERA_LISTEN")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) listen: Option<SocketAddr>,
-    /// Users and notes database [default: sqlite://tessera.db].
+    /// Users and notes database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB` (TLS through `sslmode`) [default: sqlite://tessera.db].
     #[arg(long, env = "TESSERA_DATABASE_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) database_url: Option<String>,
-    /// Session store: `memory` or `sqlite://PATH` [default: memory].
+    /// Session store: `memory`, `sqlite://PATH`, `redis://HOST:PORT[/DB]` (`rediss://` for TLS) or a Redis Cluster `redis+cluster://HOST:PORT,HOST:PORT,…` [default: memory].
     #[arg(long, env = "TESSERA_SESSION_STORE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) session_store: Option<String>,

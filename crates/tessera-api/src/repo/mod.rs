@@ -11,10 +11,12 @@
 //! read, change or delete another user's note, whatever id they send.
 
 use std::fmt;
+use std::future::Future;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use tessera_core::Timestamp;
+use tessera_core::{Timestamp, deadline};
 
 use crate::account::Email;
 
@@ -226,6 +228,29 @@ pub trait Repository: Send + Sync + fmt::Debug + 'static {
     async fn ping(&self) -> Result<(), RepoError>;
 }
 
+/// Runs one repository call of a networked database within `per_call` and within what is left
+/// of the request's store budget ([`tessera_core::deadline`]), charging the time to that
+/// budget: a database that is down or hung makes the request fail with
+/// [`RepoError::Unavailable`] (503) within the budget, never wait longer. `None` runs the call
+/// unbounded.
+pub(crate) async fn within<T>(
+    per_call: Option<Duration>,
+    call: impl Future<Output = Result<T, RepoError>>,
+) -> Result<T, RepoError> {
+    let Some(per_call) = per_call else {
+        return call.await;
+    };
+    match deadline::bounded(per_call, async { Ok(call.await) }).await {
+        Ok(result) => result,
+        Err(e) => Err(RepoError::Unavailable(format!("database call: {e}"))),
+    }
+}
+
+/// The `$limit` of backends whose calls need no bound.
+pub(crate) fn unbounded<T>(_: &T) -> Option<Duration> {
+    None
+}
+
 /// A fresh id: UUIDv7, so ids sort by creation time and index well.
 fn new_id() -> String {
     uuid::Uuid::now_v7().hyphenated().to_string()
@@ -306,8 +331,14 @@ mod sql {
 /// Implements [`Repository`] for a type with a `pool: sqlx::Pool<_>` field, with the shared
 /// SQL above. A macro rather than generic code because sqlx's generic bounds over
 /// `Database` would be longer than the queries.
+///
+/// `$limit` is a `fn(&Backend) -> Option<Duration>`: the per-call timeout for a networked
+/// database (see [`within`]); without it calls are not bounded (a local file).
 macro_rules! portable_repository {
     ($backend:ty) => {
+        portable_repository!($backend, crate::repo::unbounded);
+    };
+    ($backend:ty, $limit:path) => {
         #[async_trait::async_trait]
         impl crate::repo::Repository for $backend {
             async fn create_user(
@@ -316,46 +347,56 @@ macro_rules! portable_repository {
                 password_hash: &str,
                 now: tessera_core::Timestamp,
             ) -> Result<crate::repo::User, crate::repo::RepoError> {
-                let id = crate::repo::new_id();
-                sqlx::query(crate::repo::sql::INSERT_USER)
-                    .bind(&id)
-                    .bind(email.as_str())
-                    .bind(password_hash)
-                    .bind(now.as_millis())
-                    .execute(&self.pool)
-                    .await?;
-                Ok(crate::repo::User {
-                    id,
-                    email: email.clone(),
-                    password_hash: password_hash.to_owned(),
-                    created_at: now,
+                crate::repo::within($limit(self), async {
+                    let id = crate::repo::new_id();
+                    sqlx::query(crate::repo::sql::INSERT_USER)
+                        .bind(&id)
+                        .bind(email.as_str())
+                        .bind(password_hash)
+                        .bind(now.as_millis())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(crate::repo::User {
+                        id,
+                        email: email.clone(),
+                        password_hash: password_hash.to_owned(),
+                        created_at: now,
+                    })
                 })
+                .await
             }
 
             async fn user_by_email(
                 &self,
                 email: &crate::account::Email,
             ) -> Result<Option<crate::repo::User>, crate::repo::RepoError> {
-                let row =
-                    sqlx::query_as::<_, crate::repo::UserRow>(crate::repo::sql::USER_BY_EMAIL)
-                        .bind(email.as_str())
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(row.map(crate::repo::User::from))
+                crate::repo::within($limit(self), async {
+                    let row =
+                        sqlx::query_as::<_, crate::repo::UserRow>(crate::repo::sql::USER_BY_EMAIL)
+                            .bind(email.as_str())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    Ok(row.map(crate::repo::User::from))
+                })
+                .await
             }
 
             async fn user_by_id(
                 &self,
                 user_id: &str,
             ) -> Result<Option<crate::repo::User>, crate::repo::RepoError> {
-                let Some(user_id) = crate::repo::canonical_id(user_id) else {
-                    return Ok(None);
-                };
-                let row = sqlx::query_as::<_, crate::repo::UserRow>(crate::repo::sql::USER_BY_ID)
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.map(crate::repo::User::from))
+                crate::repo::within($limit(self), async {
+                    let Some(user_id) = crate::repo::canonical_id(user_id) else {
+                        return Ok(None);
+                    };
+                    let row =
+                        sqlx::query_as::<_, crate::repo::UserRow>(crate::repo::sql::USER_BY_ID)
+                            .bind(user_id)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    Ok(row.map(crate::repo::User::from))
+                })
+                .await
             }
 
             async fn set_password(
@@ -363,26 +404,32 @@ macro_rules! portable_repository {
                 user_id: &str,
                 password_hash: &str,
             ) -> Result<bool, crate::repo::RepoError> {
-                let Some(user_id) = crate::repo::canonical_id(user_id) else {
-                    return Ok(false);
-                };
-                let done = sqlx::query(crate::repo::sql::SET_PASSWORD)
-                    .bind(user_id)
-                    .bind(password_hash)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                crate::repo::within($limit(self), async {
+                    let Some(user_id) = crate::repo::canonical_id(user_id) else {
+                        return Ok(false);
+                    };
+                    let done = sqlx::query(crate::repo::sql::SET_PASSWORD)
+                        .bind(user_id)
+                        .bind(password_hash)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+                .await
             }
 
             async fn delete_user(&self, user_id: &str) -> Result<bool, crate::repo::RepoError> {
-                let Some(user_id) = crate::repo::canonical_id(user_id) else {
-                    return Ok(false);
-                };
-                let done = sqlx::query(crate::repo::sql::DELETE_USER)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                crate::repo::within($limit(self), async {
+                    let Some(user_id) = crate::repo::canonical_id(user_id) else {
+                        return Ok(false);
+                    };
+                    let done = sqlx::query(crate::repo::sql::DELETE_USER)
+                        .bind(user_id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+                .await
             }
 
             async fn list_notes(
@@ -390,15 +437,19 @@ macro_rules! portable_repository {
                 user_id: &str,
                 limit: u32,
             ) -> Result<Vec<crate::repo::Note>, crate::repo::RepoError> {
-                let Some(user_id) = crate::repo::canonical_id(user_id) else {
-                    return Ok(Vec::new());
-                };
-                let rows = sqlx::query_as::<_, crate::repo::NoteRow>(crate::repo::sql::LIST_NOTES)
-                    .bind(user_id)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(rows.into_iter().map(crate::repo::Note::from).collect())
+                crate::repo::within($limit(self), async {
+                    let Some(user_id) = crate::repo::canonical_id(user_id) else {
+                        return Ok(Vec::new());
+                    };
+                    let rows =
+                        sqlx::query_as::<_, crate::repo::NoteRow>(crate::repo::sql::LIST_NOTES)
+                            .bind(user_id)
+                            .bind(i64::from(limit))
+                            .fetch_all(&self.pool)
+                            .await?;
+                    Ok(rows.into_iter().map(crate::repo::Note::from).collect())
+                })
+                .await
             }
 
             async fn create_note(
@@ -407,24 +458,27 @@ macro_rules! portable_repository {
                 body: &crate::repo::NoteBody,
                 now: tessera_core::Timestamp,
             ) -> Result<crate::repo::Note, crate::repo::RepoError> {
-                let Some(user_id) = crate::repo::canonical_id(user_id) else {
-                    return Err(crate::repo::RepoError::UnknownUser);
-                };
-                let id = crate::repo::new_id();
-                sqlx::query(crate::repo::sql::INSERT_NOTE)
-                    .bind(&id)
-                    .bind(&user_id)
-                    .bind(body.as_str())
-                    .bind(now.as_millis())
-                    .execute(&self.pool)
-                    .await?;
-                Ok(crate::repo::Note {
-                    id,
-                    user_id,
-                    body: body.as_str().to_owned(),
-                    created_at: now,
-                    updated_at: now,
+                crate::repo::within($limit(self), async {
+                    let Some(user_id) = crate::repo::canonical_id(user_id) else {
+                        return Err(crate::repo::RepoError::UnknownUser);
+                    };
+                    let id = crate::repo::new_id();
+                    sqlx::query(crate::repo::sql::INSERT_NOTE)
+                        .bind(&id)
+                        .bind(&user_id)
+                        .bind(body.as_str())
+                        .bind(now.as_millis())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(crate::repo::Note {
+                        id,
+                        user_id,
+                        body: body.as_str().to_owned(),
+                        created_at: now,
+                        updated_at: now,
+                    })
                 })
+                .await
             }
 
             async fn note(
@@ -432,18 +486,21 @@ macro_rules! portable_repository {
                 user_id: &str,
                 note_id: &str,
             ) -> Result<Option<crate::repo::Note>, crate::repo::RepoError> {
-                let (Some(user_id), Some(note_id)) = (
-                    crate::repo::canonical_id(user_id),
-                    crate::repo::canonical_id(note_id),
-                ) else {
-                    return Ok(None);
-                };
-                let row = sqlx::query_as::<_, crate::repo::NoteRow>(crate::repo::sql::NOTE)
-                    .bind(note_id)
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.map(crate::repo::Note::from))
+                crate::repo::within($limit(self), async {
+                    let (Some(user_id), Some(note_id)) = (
+                        crate::repo::canonical_id(user_id),
+                        crate::repo::canonical_id(note_id),
+                    ) else {
+                        return Ok(None);
+                    };
+                    let row = sqlx::query_as::<_, crate::repo::NoteRow>(crate::repo::sql::NOTE)
+                        .bind(note_id)
+                        .bind(user_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    Ok(row.map(crate::repo::Note::from))
+                })
+                .await
             }
 
             async fn update_note(
@@ -453,20 +510,24 @@ macro_rules! portable_repository {
                 body: &crate::repo::NoteBody,
                 now: tessera_core::Timestamp,
             ) -> Result<Option<crate::repo::Note>, crate::repo::RepoError> {
-                let (Some(user_id), Some(note_id)) = (
-                    crate::repo::canonical_id(user_id),
-                    crate::repo::canonical_id(note_id),
-                ) else {
-                    return Ok(None);
-                };
-                let row = sqlx::query_as::<_, crate::repo::NoteRow>(crate::repo::sql::UPDATE_NOTE)
-                    .bind(note_id)
-                    .bind(user_id)
-                    .bind(body.as_str())
-                    .bind(now.as_millis())
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.map(crate::repo::Note::from))
+                crate::repo::within($limit(self), async {
+                    let (Some(user_id), Some(note_id)) = (
+                        crate::repo::canonical_id(user_id),
+                        crate::repo::canonical_id(note_id),
+                    ) else {
+                        return Ok(None);
+                    };
+                    let row =
+                        sqlx::query_as::<_, crate::repo::NoteRow>(crate::repo::sql::UPDATE_NOTE)
+                            .bind(note_id)
+                            .bind(user_id)
+                            .bind(body.as_str())
+                            .bind(now.as_millis())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    Ok(row.map(crate::repo::Note::from))
+                })
+                .await
             }
 
             async fn delete_note(
@@ -474,25 +535,31 @@ macro_rules! portable_repository {
                 user_id: &str,
                 note_id: &str,
             ) -> Result<bool, crate::repo::RepoError> {
-                let (Some(user_id), Some(note_id)) = (
-                    crate::repo::canonical_id(user_id),
-                    crate::repo::canonical_id(note_id),
-                ) else {
-                    return Ok(false);
-                };
-                let done = sqlx::query(crate::repo::sql::DELETE_NOTE)
-                    .bind(note_id)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(done.rows_affected() > 0)
+                crate::repo::within($limit(self), async {
+                    let (Some(user_id), Some(note_id)) = (
+                        crate::repo::canonical_id(user_id),
+                        crate::repo::canonical_id(note_id),
+                    ) else {
+                        return Ok(false);
+                    };
+                    let done = sqlx::query(crate::repo::sql::DELETE_NOTE)
+                        .bind(note_id)
+                        .bind(user_id)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                })
+                .await
             }
 
             async fn ping(&self) -> Result<(), crate::repo::RepoError> {
-                sqlx::query(crate::repo::sql::PING)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+                crate::repo::within($limit(self), async {
+                    sqlx::query(crate::repo::sql::PING)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                })
+                .await
             }
         }
     };

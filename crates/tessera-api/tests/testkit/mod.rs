@@ -4,11 +4,20 @@
 //! - The server is [`tessera_axum::server::serve`] over [`Api::with_parts`]'s router: every
 //!   layer (guards, CORS, limits, telemetry) is the production one.
 //! - Time is a [`ManualClock`]: expiry tests move it forward instead of sleeping.
-//! - Users and notes live in a fresh SQLite file in a temp dir; sessions live in the store the
-//!   test asks for ([`Store::Memory`] or [`Store::Sqlite`], also on a temp file).
+//! - With [`Store::Memory`] and [`Store::Sqlite`], users and notes live in a fresh SQLite file
+//!   in a temp dir and sessions in memory or in another SQLite file. With [`Store::PgRedis`]
+//!   (what a deployment with many instances runs), users and notes live in a fresh schema of
+//!   the PostgreSQL database `TESSERA_TEST_DATABASE_URL` (dropped afterwards) and sessions in
+//!   the Redis `TESSERA_TEST_REDIS_URL` under a random key prefix; `source scripts/services`
+//!   provides both, and without them the test fails, saying so.
+//! - Several servers can share keys, relay secret, clock, Redis prefix and schema
+//!   ([`Options::shared`]): instances of one deployment.
 //! - A relay secret is always set (random per server).
 //! - Cookies are handled by hand (`Set-Cookie` parsed into [`SetCookie`], `Cookie` written by
 //!   the test), so their attributes can be asserted.
+
+// Shared by several test binaries (http, scale, faults), each using part of it.
+#![allow(dead_code)]
 
 pub(crate) mod logs;
 
@@ -21,12 +30,14 @@ use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tessera_api::repo::sqlite::SqliteRepository;
+use tessera_api::repo::{PgRepository, Repository};
 use tessera_api::{Api, ApiConfig};
 use tessera_axum::RelayMode;
 use tessera_axum::routes::Throttle;
 use tessera_axum::server::{TlsFiles, serve};
 use tessera_core::secret::SecretString;
 use tessera_core::{KeyAlgorithm, KeySet, ManualClock, MemoryStore, SessionStore};
+use tessera_store_redis::RedisStore;
 use tessera_store_sqlite::SqliteStore;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::oneshot;
@@ -47,22 +58,159 @@ pub(crate) const REFRESH_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A password that passes the policy.
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-/// Which session store the server runs on.
+/// The variable naming the test Redis server.
+pub(crate) const REDIS_URL_VAR: &str = "TESSERA_TEST_REDIS_URL";
+/// The variable naming the test PostgreSQL database.
+pub(crate) const DATABASE_URL_VAR: &str = "TESSERA_TEST_DATABASE_URL";
+
+/// Which stores the server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Store {
-    /// [`MemoryStore`].
+    /// Sessions in a [`MemoryStore`], users and notes in SQLite.
     Memory,
-    /// [`SqliteStore`] on a temp file.
+    /// Sessions in a [`SqliteStore`] on a temp file, users and notes in SQLite.
     Sqlite,
+    /// Sessions in Redis ([`RedisStore`]), users and notes in PostgreSQL ([`PgRepository`]).
+    PgRedis,
 }
 
 impl Store {
-    /// The store's name as `/readyz` reports it.
+    /// The session store's name as `/readyz` reports it.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Memory => "memory",
             Self::Sqlite => "sqlite",
+            Self::PgRedis => "redis",
         }
+    }
+}
+
+/// The value of a variable that `source scripts/services` exports; a clear failure without it.
+pub(crate) fn service_url(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!(
+            "{var} is not set: this test needs the backing services. \
+             Run `source scripts/services` first (scripts/test does)."
+        )
+    })
+}
+
+/// A fresh Redis key prefix, so that tests sharing one server never see each other's keys.
+pub(crate) fn redis_prefix() -> String {
+    format!("test-{}:", uuid::Uuid::new_v4().simple())
+}
+
+/// A Redis session store under `prefix`.
+pub(crate) async fn redis_store(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::builder()
+        .prefix(prefix)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to redis at {url}: {e}"))
+}
+
+/// A fresh schema in a PostgreSQL database, dropped (with everything in it) on drop.
+#[derive(Debug)]
+pub(crate) struct PgSchema {
+    /// The database.
+    pub(crate) url: String,
+    /// The schema's name.
+    pub(crate) name: String,
+}
+
+impl PgSchema {
+    /// Creates a schema with a random name in the database at `url`.
+    pub(crate) async fn create(url: &str) -> Self {
+        use sqlx::Connection as _;
+        let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to postgresql at {url}: {e}"));
+        // The name is ours (a UUID), not input.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        Self {
+            url: url.to_owned(),
+            name,
+        }
+    }
+
+    /// A repository working in this schema, with its own connection pool (as one API
+    /// instance has).
+    pub(crate) async fn repo(&self) -> PgRepository {
+        use std::str::FromStr as _;
+        let options = sqlx::postgres::PgConnectOptions::from_str(&self.url)
+            .unwrap()
+            .options([("search_path", self.name.as_str())]);
+        PgRepository::connect_with(options).await.unwrap()
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // Drop cannot await: a thread of its own with a small runtime does the work, and the
+        // test waits for it. Best effort: a leftover schema only takes space.
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let done = std::thread::spawn(move || {
+            use sqlx::Connection as _;
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                    let sql = format!("DROP SCHEMA IF EXISTS {name} CASCADE");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        });
+        let _ = done.join();
+    }
+}
+
+/// What the instances of one deployment share: keys, relay secret, clock, where sessions and
+/// users live. Give it to [`Options::shared`].
+#[derive(Debug, Clone)]
+pub(crate) struct Deployment {
+    /// The signing keys.
+    pub(crate) keys: Arc<KeySet>,
+    /// The relay secret.
+    pub(crate) relay_secret: String,
+    /// The clock.
+    pub(crate) clock: ManualClock,
+    /// The Redis server.
+    pub(crate) redis_url: String,
+    /// The key prefix in it.
+    pub(crate) redis_prefix: String,
+    /// The schema users and notes live in.
+    pub(crate) schema: Arc<PgSchema>,
+}
+
+impl Deployment {
+    /// A new deployment on the given Redis server and PostgreSQL database, with fresh keys,
+    /// secret, prefix and schema.
+    pub(crate) async fn new(redis_url: &str, database_url: &str) -> Self {
+        Self {
+            keys: Arc::new(KeySet::generate(KeyAlgorithm::EdDSA).unwrap()),
+            relay_secret: format!("relay-{}", random_hex()),
+            clock: ManualClock::starting_now(),
+            redis_url: redis_url.to_owned(),
+            redis_prefix: redis_prefix(),
+            schema: Arc::new(PgSchema::create(database_url).await),
+        }
+    }
+
+    /// A deployment on the services' Redis and PostgreSQL.
+    pub(crate) async fn on_services() -> Self {
+        Self::new(&service_url(REDIS_URL_VAR), &service_url(DATABASE_URL_VAR)).await
     }
 }
 
@@ -74,6 +222,7 @@ pub(crate) struct Options {
     relay_mode: RelayMode,
     password_concurrency: usize,
     tls: bool,
+    shared: Option<Deployment>,
 }
 
 impl Options {
@@ -85,7 +234,16 @@ impl Options {
             relay_mode: RelayMode::Code,
             password_concurrency: 2,
             tls: false,
+            shared: None,
         }
+    }
+
+    /// One instance of `deployment`: its keys, relay secret, clock, Redis prefix and schema
+    /// (each instance has its own connections). The store is [`Store::PgRedis`].
+    pub(crate) fn shared(mut self, deployment: &Deployment) -> Self {
+        self.store = Store::PgRedis;
+        self.shared = Some(deployment.clone());
+        self
     }
 
     /// Login throttling.
@@ -137,9 +295,13 @@ pub(crate) struct TestServer {
     pub(crate) relay_secret: String,
     /// The HTTP client (no cookie store, no redirects, no proxy).
     pub(crate) http: reqwest::Client,
+    /// The API's parts (session engine, repository).
+    pub(crate) api: Api,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     _dir: TempDir,
+    /// Declared last: dropped after the server has been told to stop.
+    _deployment: Option<Deployment>,
 }
 
 impl Drop for TestServer {
@@ -168,8 +330,20 @@ impl TestServer {
     async fn start(opts: Options) -> Self {
         logs::init();
         let dir = tempfile::tempdir().unwrap();
-        let keys = Arc::new(KeySet::generate(KeyAlgorithm::EdDSA).unwrap());
-        let relay_secret = format!("relay-{}", random_hex());
+        // Each server of the PostgreSQL + Redis kind is a deployment, unless it joins one.
+        let deployment = match (&opts.shared, opts.store) {
+            (Some(d), _) => Some(d.clone()),
+            (None, Store::PgRedis) => Some(Deployment::on_services().await),
+            (None, _) => None,
+        };
+        let keys = deployment.as_ref().map_or_else(
+            || Arc::new(KeySet::generate(KeyAlgorithm::EdDSA).unwrap()),
+            |d| Arc::clone(&d.keys),
+        );
+        let relay_secret = deployment.as_ref().map_or_else(
+            || format!("relay-{}", random_hex()),
+            |d| d.relay_secret.clone(),
+        );
 
         let tls = opts.tls.then(|| {
             let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
@@ -193,16 +367,27 @@ impl TestServer {
         config.password_concurrency = opts.password_concurrency;
         config.tls = tls.as_ref().map(|(files, _)| files.clone());
 
-        let store: Arc<dyn SessionStore> = match opts.store {
-            Store::Memory => Arc::new(MemoryStore::new()),
-            Store::Sqlite => {
-                let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
-                Arc::new(SqliteStore::connect(&url).await.unwrap())
-            }
-        };
         let users_url = format!("sqlite://{}", dir.path().join("users.db").display());
-        let repo = Arc::new(SqliteRepository::connect(&users_url).await.unwrap());
-        let clock = ManualClock::starting_now();
+        let (store, repo): (Arc<dyn SessionStore>, Arc<dyn Repository>) = match &deployment {
+            None if opts.store == Store::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+                (
+                    Arc::new(SqliteStore::connect(&url).await.unwrap()),
+                    Arc::new(SqliteRepository::connect(&users_url).await.unwrap()),
+                )
+            }
+            None => (
+                Arc::new(MemoryStore::new()),
+                Arc::new(SqliteRepository::connect(&users_url).await.unwrap()),
+            ),
+            Some(d) => (
+                Arc::new(redis_store(&d.redis_url, &d.redis_prefix).await),
+                Arc::new(d.schema.repo().await),
+            ),
+        };
+        let clock = deployment
+            .as_ref()
+            .map_or_else(ManualClock::starting_now, |d| d.clock.clone());
         let api = Api::with_parts(&config, store, repo, Arc::new(clock.clone())).unwrap();
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -210,7 +395,7 @@ impl TestServer {
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
             listener,
-            api.router,
+            api.router.clone(),
             tls.as_ref().map(|(files, _)| files.clone()),
             async {
                 let _ = rx.await;
@@ -240,9 +425,11 @@ impl TestServer {
             keys,
             relay_secret,
             http,
+            api,
             shutdown: Some(tx),
             task,
             _dir: dir,
+            _deployment: deployment,
         }
     }
 
