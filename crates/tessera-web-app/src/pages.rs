@@ -23,12 +23,16 @@ fn render(t: &impl Template) -> Result<Response, WebError> {
     Ok(Html(html).into_response())
 }
 
-/// Layout values every page has.
+/// What every page's layout needs; the signed-in fields are empty on the login and signup pages.
 struct Layout {
     client_attrs: String,
     expires_at: Option<i64>,
     refresh_margin: i64,
-    form_token: Option<String>,
+    signed_in: bool,
+    /// The synchronizer token for this page's forms.
+    token: String,
+    /// The backend's CSRF token, freshly masked, for `#backend-csrf`.
+    backend_csrf: String,
 }
 
 fn layout(state: &AppState, session: Option<&WebSession>) -> Result<Layout, WebError> {
@@ -40,17 +44,19 @@ fn layout(state: &AppState, session: Option<&WebSession>) -> Result<Layout, WebE
                 .web
                 .margin_for(s.cookie.issued_at, s.cookie.expires_at)
         }),
-        form_token: session.map(WebSession::form_token).transpose()?,
+        signed_in: session.is_some(),
+        token: session
+            .map(WebSession::form_token)
+            .transpose()?
+            .unwrap_or_default(),
+        backend_csrf: session.map(WebSession::backend_csrf).unwrap_or_default(),
     })
 }
 
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
-    client_attrs: String,
-    expires_at: Option<i64>,
-    refresh_margin: i64,
-    form_token: Option<String>,
+    layout: Layout,
     next: String,
     next_query: String,
     demo_hint: Option<String>,
@@ -59,10 +65,7 @@ struct LoginPage {
 #[derive(Template)]
 #[template(path = "signup.html")]
 struct SignupPage {
-    client_attrs: String,
-    expires_at: Option<i64>,
-    refresh_margin: i64,
-    form_token: Option<String>,
+    layout: Layout,
     next: String,
 }
 
@@ -75,13 +78,9 @@ pub(crate) async fn login(
     State(state): State<AppState>,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, WebError> {
-    let l = layout(&state, None)?;
     let next = safe_next(q.next.as_deref().unwrap_or("/"));
     render(&LoginPage {
-        client_attrs: l.client_attrs,
-        expires_at: None,
-        refresh_margin: l.refresh_margin,
-        form_token: None,
+        layout: layout(&state, None)?,
         next_query: encode_query(&next),
         next,
         demo_hint: state.options.login_hint.clone(),
@@ -92,12 +91,8 @@ pub(crate) async fn signup(
     State(state): State<AppState>,
     Query(q): Query<NextQuery>,
 ) -> Result<Response, WebError> {
-    let l = layout(&state, None)?;
     render(&SignupPage {
-        client_attrs: l.client_attrs,
-        expires_at: None,
-        refresh_margin: l.refresh_margin,
-        form_token: None,
+        layout: layout(&state, None)?,
         next: safe_next(q.next.as_deref().unwrap_or("/")),
     })
 }
@@ -114,12 +109,7 @@ struct NoteItem {
 #[derive(Template)]
 #[template(path = "notes.html")]
 struct NotesPage {
-    client_attrs: String,
-    expires_at: Option<i64>,
-    refresh_margin: i64,
-    form_token: Option<String>,
-    form_token_value: String,
-    backend_csrf: String,
+    layout: Layout,
     notes: Vec<NoteItem>,
 }
 
@@ -200,15 +190,8 @@ pub(crate) async fn notes(
                 .collect()
         })
         .unwrap_or_default();
-    let l = layout(&state, Some(&session))?;
-    let token = l.form_token.clone().unwrap_or_default();
     render(&NotesPage {
-        client_attrs: l.client_attrs,
-        expires_at: l.expires_at,
-        refresh_margin: l.refresh_margin,
-        form_token: l.form_token,
-        form_token_value: token,
-        backend_csrf: session.backend_csrf(),
+        layout: layout(&state, Some(&session))?,
         notes,
     })
 }
@@ -283,12 +266,7 @@ struct SessionItem {
 #[derive(Template)]
 #[template(path = "sessions.html")]
 struct SessionsPage {
-    client_attrs: String,
-    expires_at: Option<i64>,
-    refresh_margin: i64,
-    form_token: Option<String>,
-    form_token_value: String,
-    backend_csrf: String,
+    layout: Layout,
     sessions: Vec<SessionItem>,
 }
 
@@ -327,15 +305,8 @@ pub(crate) async fn sessions(
                 .collect()
         })
         .unwrap_or_default();
-    let l = layout(&state, Some(&session))?;
-    let token = l.form_token.clone().unwrap_or_default();
     render(&SessionsPage {
-        client_attrs: l.client_attrs,
-        expires_at: l.expires_at,
-        refresh_margin: l.refresh_margin,
-        form_token: l.form_token,
-        form_token_value: token,
-        backend_csrf: session.backend_csrf(),
+        layout: layout(&state, Some(&session))?,
         sessions,
     })
 }
