@@ -39,7 +39,10 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 /// The largest application payload, serialized, in bytes.
-pub const MAX_PAYLOAD_LEN: usize = 2 * 1024;
+///
+/// Chosen so that an access token with the largest payload, relayed to a web server, still fits
+/// in its sealed session cookie under 4096 bytes (see `tessera-web`'s cookie tests).
+pub const MAX_PAYLOAD_LEN: usize = 1024;
 /// The largest leeway allowed for `exp`/`nbf`.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
 

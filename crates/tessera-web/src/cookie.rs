@@ -105,3 +105,57 @@ pub fn remask(masked: &str) -> String {
 pub fn clear() -> HeaderValue {
     set_cookie(NAME, "", "/", Some(Duration::ZERO))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tessera_core::token::{AccessTokenConfig, AccessTokens, MAX_PAYLOAD_LEN, Payload};
+    use tessera_core::{KeyAlgorithm, KeySet, SessionId, Timestamp, UserId};
+
+    use super::*;
+
+    #[test]
+    fn the_largest_access_token_still_fits_in_the_cookie() {
+        // The largest payload the core accepts, with characters that JSON does not escape.
+        let mut map = serde_json::Map::new();
+        map.insert("p".into(), "x".repeat(MAX_PAYLOAD_LEN - 8).into());
+        let payload = Payload::new(map).unwrap();
+        for alg in [
+            KeyAlgorithm::EdDSA,
+            KeyAlgorithm::ES256,
+            KeyAlgorithm::HS512,
+        ] {
+            let tokens = AccessTokens::new(
+                Arc::new(KeySet::generate(alg).unwrap()),
+                AccessTokenConfig::default(),
+            );
+            let user = UserId::new("u".repeat(UserId::MAX_LEN)).unwrap();
+            let access = tokens
+                .issue(
+                    &user,
+                    &SessionId::generate().unwrap(),
+                    &payload,
+                    Timestamp::from_secs(1_800_000_000),
+                )
+                .unwrap();
+            let cookie = SessionCookie {
+                access: access.token.expose().to_owned(),
+                backend_csrf: "A".repeat(88),
+                form_secret: "B".repeat(43),
+                issued_at: 1_800_000_000,
+                expires_at: 1_800_000_900,
+                ident: Some(SessionId::generate().unwrap().to_string()),
+            };
+            let key = CookieKey::from_bytes(&CookieKey::generate_bytes().unwrap()).unwrap();
+            let header = cookie
+                .to_header(&key, Duration::from_secs(7 * 24 * 3600))
+                .unwrap();
+            assert!(
+                header.len() <= MAX_COOKIE_BYTES,
+                "{alg}: {} bytes",
+                header.len()
+            );
+        }
+    }
+}
