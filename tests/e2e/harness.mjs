@@ -178,7 +178,8 @@ export class Stack {
   constructor(name) {
     this.name = name;
     this.logDir = path.join(OUT, 'logs', name);
-    this.relaySecret = crypto.randomBytes(36).toString('base64url'); // 48 characters
+    // 48 characters; passed as --relay-secret=VALUE because a value may start with '-'.
+    this.relaySecret = crypto.randomBytes(36).toString('base64url');
     this.contexts = new Set();
   }
 
@@ -205,7 +206,7 @@ export class Stack {
       '--keys', keys,
       '--database-url', `sqlite://${path.join(this.dir, 'e2e.db')}`,
       '--allowed-origin', APP,
-      '--relay-secret', this.relaySecret,
+      `--relay-secret=${this.relaySecret}`,
       '--access-ttl', `${ACCESS_TTL}s`,
       '--refresh-grace', `${GRACE}s`]);
     await this.ready('api', apiPort, API_HOST);
@@ -216,7 +217,7 @@ export class Stack {
       '--api-url', `https://127.0.0.1:${apiPort}`,
       '--api-ca', files.ca,
       '--api-public-url', API,
-      '--relay-secret', this.relaySecret,
+      `--relay-secret=${this.relaySecret}`,
       '--data-dir', path.join(this.dir, 'web')]);
     await this.ready('web', webPort, APP_HOST);
 
