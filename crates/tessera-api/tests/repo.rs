@@ -321,12 +321,18 @@ mod cases {
             "  leading and trailing  \n",
             "tabs\tand\r\nlines",
             "emoji 🔑 and ünïcödé",
-            "quotes ' \" and -- and ;",
+            "quotes ' \" and -- and ; and \\ backslashes \\\"",
+            "json-looking {\"body\": [1, 2]} and \\u0000-ish text",
             longest.as_str(),
         ] {
             let note = repo.create_note(&user.id, &body(text), t(1)).await.unwrap();
             let read = repo.note(&user.id, &note.id).await.unwrap().unwrap();
             assert_eq!(read.body, text);
+            // The list is built differently per backend (SQLite builds it as JSON): same text.
+            let listed = repo.list_notes(&user.id, 1).await.unwrap();
+            assert_eq!(listed[0].id, note.id);
+            assert_eq!(listed[0].body, text);
+            assert_eq!(listed[0].created_at, note.created_at);
         }
     }
 
