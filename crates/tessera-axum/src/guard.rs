@@ -32,20 +32,44 @@ pub async fn limit_headers(req: Request, next: Next) -> Response {
 /// with a `text/plain` body of its own; it still bounds bodies without a length, whose
 /// overflow the [`JsonBody`](crate::JsonBody) extractor reports as the same problem.)
 pub async fn limit_body(req: Request, next: Next) -> Response {
-    let too_long = req
+    let declared = req
         .headers()
         .get_all(header::CONTENT_LENGTH)
         .iter()
-        .any(|v| {
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .is_some_and(|n| n > MAX_BODY_BYTES as u64)
-        });
-    if too_long {
-        return AuthError::PayloadTooLarge.into_response();
+        .filter_map(|v| v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()))
+        .max();
+    match declared {
+        Some(n) if n > MAX_BODY_BYTES as u64 => {
+            if n <= MAX_DRAINED_BYTES {
+                drain(req.into_body()).await;
+            }
+            AuthError::PayloadTooLarge.into_response()
+        }
+        _ => next.run(req).await,
     }
-    next.run(req).await
+}
+
+/// Bodies up to this size are read and discarded before a 413 is sent.
+const MAX_DRAINED_BYTES: u64 = 1024 * 1024;
+
+/// Reads and discards a body (at most [`MAX_DRAINED_BYTES`], for at most two seconds), so that
+/// a client still sending it can finish and read the answer: closing the connection under a
+/// client that is writing makes it see a broken pipe instead of the 413.
+async fn drain(body: Body) {
+    use http_body_util::BodyExt as _;
+    let mut body = body;
+    let mut seen: u64 = 0;
+    let read = async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(data) = frame.data_ref() {
+                seen += data.len() as u64;
+                if seen > MAX_DRAINED_BYTES {
+                    break;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), read).await;
 }
 
 /// Refuses unsafe requests that carry a body (or a content type) other than
