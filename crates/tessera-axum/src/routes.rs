@@ -30,6 +30,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tessera_core::refresh::TokenHash;
 use tessera_core::secret::SecretString;
 use tessera_core::session::LoginTokens;
 use tessera_core::store::{ClientInfo, SessionRecord};
@@ -280,10 +281,8 @@ async fn signup(
 }
 
 fn throttle_keys(state: &AuthState, email: &str, ip: ClientIp) -> (String, Option<String>) {
-    use aws_lc_rs::digest;
     let normalized = state.accounts.normalize_email(email);
-    let digest = digest::digest(&digest::SHA256, normalized.as_bytes());
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = TokenHash::of(normalized.as_bytes()).to_hex();
     // The email is hashed so that the throttle store holds no address in clear.
     (
         format!("login:acct:{hex}"),
@@ -441,10 +440,7 @@ async fn relay(
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     // Compare digests so that the comparison time does not depend on the secret's length.
-    use aws_lc_rs::digest;
-    let da = digest::digest(&digest::SHA256, a);
-    let db = digest::digest(&digest::SHA256, b);
-    aws_lc_rs::constant_time::verify_slices_are_equal(da.as_ref(), db.as_ref()).is_ok()
+    TokenHash::of(a).ct_eq(&TokenHash::of(b))
 }
 
 async fn logout(

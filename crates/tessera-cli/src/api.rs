@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use tessera_api::{Api, ApiConfig};
 use tessera_axum::RelayMode;
 use tessera_axum::routes::Throttle;
-use tessera_axum::server::{TlsFiles, serve, shutdown_signal};
+use tessera_axum::server::{serve, shutdown_signal};
 use tessera_core::KeySet;
 use tessera_core::secret::SecretString;
 
-use crate::config::{duration, layered};
+use crate::config::{duration, layered, tls_files};
 
 /// Flags of `tessera api`. Each is also `TESSERA_<NAME>` and a key of the `--config` file.
 #[derive(Debug, Args, Serialize, Default)]
@@ -107,6 +107,15 @@ pub(crate) enum RelayModeArg {
     Token,
 }
 
+impl From<RelayModeArg> for RelayMode {
+    fn from(arg: RelayModeArg) -> Self {
+        match arg {
+            RelayModeArg::Code => RelayMode::Code,
+            RelayModeArg::Token => RelayMode::Token,
+        }
+    }
+}
+
 /// The merged settings.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -164,11 +173,7 @@ impl ApiSettings {
 
     /// Turns the settings into the server's typed configuration.
     pub(crate) fn into_config(self, keys: Arc<KeySet>) -> anyhow::Result<ApiConfig> {
-        let tls = match (self.tls_cert, self.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
-            (None, None) => None,
-            _ => bail!("--tls-cert and --tls-key go together"),
-        };
+        let tls = tls_files(self.tls_cert, self.tls_key)?;
         if let Some(secret) = &self.relay_secret
             && secret.len() < 32
         {
@@ -182,10 +187,7 @@ impl ApiSettings {
         config.audience = self.audience;
         config.allowed_origins = self.allowed_origin;
         config.relay_secret = self.relay_secret.map(SecretString::new);
-        config.relay_mode = match self.relay_mode {
-            RelayModeArg::Code => RelayMode::Code,
-            RelayModeArg::Token => RelayMode::Token,
-        };
+        config.relay_mode = self.relay_mode.into();
         config.access_ttl = duration("access-ttl", &self.access_ttl)?;
         config.refresh_ttl = duration("refresh-ttl", &self.refresh_ttl)?;
         config.refresh_grace = duration("refresh-grace", &self.refresh_grace)?;

@@ -34,3 +34,15 @@ pub(crate) fn duration(name: &str, text: &str) -> anyhow::Result<Duration> {
     humantime::parse_duration(text.trim())
         .with_context(|| format!("{name}: {text:?} is not a duration like 15m, 10s or 7d"))
 }
+
+/// The TLS files of `--tls-cert` and `--tls-key`, which go together.
+pub(crate) fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+) -> anyhow::Result<Option<tessera_axum::server::TlsFiles>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(tessera_axum::server::TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        _ => bail!("--tls-cert and --tls-key go together"),
+    }
+}

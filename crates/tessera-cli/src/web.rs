@@ -17,7 +17,7 @@ use tessera_web::seal::CookieKey;
 use tessera_web::{BackendConventions, VerifyMode, WebConfig, WebContext};
 
 use crate::api::RelayModeArg;
-use crate::config::{duration, layered};
+use crate::config::{duration, layered, tls_files};
 
 /// Flags of `tessera web`. Each is also `TESSERA_<NAME>` and a key of the `--config` file.
 #[derive(Debug, Args, Serialize, Default)]
@@ -216,10 +216,7 @@ impl WebSettings {
         );
         c.api_public_url = check_origin("--api-public-url", &self.api_public_url)?;
         c.audience = self.audience;
-        c.relay_mode = match self.relay_mode {
-            RelayModeArg::Code => RelayMode::Code,
-            RelayModeArg::Token => RelayMode::Token,
-        };
+        c.relay_mode = self.relay_mode.into();
         if c.relay_mode == RelayMode::Code && self.relay_secret.is_none() {
             bail!("--relay-mode code needs --relay-secret (the same value the API has)");
         }
@@ -243,11 +240,7 @@ impl WebSettings {
         };
         c.refresh_margin = duration("refresh-margin", &self.refresh_margin)?;
         c.session_ttl = duration("session-ttl", &self.session_ttl)?;
-        let tls = match (self.tls_cert, self.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
-            (None, None) => None,
-            _ => bail!("--tls-cert and --tls-key go together"),
-        };
+        let tls = tls_files(self.tls_cert, self.tls_key)?;
         c.tls = tls.is_some();
         Ok((c, tls))
     }
